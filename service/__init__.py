@@ -1,0 +1,1 @@
+"""Descent: gradient descent as a service."""

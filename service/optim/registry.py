@@ -1,0 +1,16 @@
+"""Every optimizer by name: the one list the engine, the API and the tests read."""
+
+from __future__ import annotations
+
+from .adam import ADAM, ADAMW
+from .errors import HyperparameterError
+from .spec import Optimizer
+
+OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (ADAM, ADAMW)}
+
+
+def get(name: object) -> Optimizer:
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        known = ", ".join(OPTIMIZERS)
+        raise HyperparameterError("name", f"unknown optimizer {name!r} (known: {known})")
+    return OPTIMIZERS[name]

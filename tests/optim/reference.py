@@ -1,0 +1,55 @@
+"""The table of torch.optim references: one row per optimizer that torch has.
+
+`draw(rng)` returns random hyperparameters covering every flag of the optimizer; the
+parity tests run each draw through our engine and through torch side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class TorchCase:
+    torch_cls: type[torch.optim.Optimizer]
+    draw: Callable[[np.random.Generator], dict[str, Any]]
+
+
+def _betas(rng: np.random.Generator) -> tuple[float, float]:
+    return (float(rng.choice([0.0, 0.5, 0.9, rng.uniform(0, 0.99)])), float(rng.choice([0.9, 0.999, rng.uniform(0.5, 0.9999)])))
+
+
+def _flag(rng: np.random.Generator) -> bool:
+    return bool(rng.integers(2))
+
+
+def _wd(rng: np.random.Generator) -> float:
+    return float(rng.choice([0.0, 0.01, rng.uniform(0, 0.2)]))
+
+
+def _lr(rng: np.random.Generator, low: float = 1e-4, high: float = 0.05) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def draw_adam(rng: np.random.Generator) -> dict[str, Any]:
+    return {
+        "lr": _lr(rng), "betas": _betas(rng), "eps": float(rng.choice([1e-8, 1e-3])),
+        "weight_decay": _wd(rng), "amsgrad": _flag(rng), "maximize": _flag(rng),
+        "decoupled_weight_decay": _flag(rng),
+    }
+
+
+def draw_adamw(rng: np.random.Generator) -> dict[str, Any]:
+    hp = draw_adam(rng)
+    del hp["decoupled_weight_decay"]
+    return hp
+
+
+TORCH_CASES: dict[str, TorchCase] = {
+    "adam": TorchCase(torch.optim.Adam, draw_adam),
+    "adamw": TorchCase(torch.optim.AdamW, draw_adamw),
+}
