@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from .adam import ADAM, ADAMW
+
+# Group A (sgd, adagrad, rmsprop, adadelta, adamax): imports here
+# Group B (nadam, radam, asgd, rprop, adafactor): imports here
+# Group C (lion, yogi): imports here
 from .errors import HyperparameterError
 from .spec import Optimizer
 
-OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (ADAM, ADAMW)}
+OPTIMIZERS: dict[str, Optimizer] = {
+    o.name: o
+    for o in (
+        ADAM,
+        ADAMW,
+        # group A
+        # group B
+        # group C
+    )
+}
 
 
 def get(name: object) -> Optimizer:

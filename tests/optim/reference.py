@@ -49,7 +49,13 @@ def draw_adamw(rng: np.random.Generator) -> dict[str, Any]:
     return hp
 
 
+# Group A draws (sgd, adagrad, rmsprop, adadelta, adamax) go here.
+
+# Group B draws (nadam, radam, asgd, rprop, adafactor) go here.
+
 TORCH_CASES: dict[str, TorchCase] = {
     "adam": TorchCase(torch.optim.Adam, draw_adam),
     "adamw": TorchCase(torch.optim.AdamW, draw_adamw),
+    # group A
+    # group B
 }
