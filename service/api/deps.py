@@ -1,0 +1,56 @@
+"""Typed dependencies shared by the routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..codec import JSON, OCTET
+from ..config import Settings
+from ..engine import Engine
+from ..errors import InvalidInput, UnsupportedMediaType
+
+_bearer = HTTPBearer(auto_error=False, description="the session token (or, for creation, an API key)")
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
+    return credentials.credentials if credentials else None
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TokenDep = Annotated[str | None, Depends(get_token)]
+
+
+def media_type(request: Request, allowed: tuple[str, ...] = (JSON, OCTET)) -> str:
+    """The request's media type, if the endpoint accepts it; else 415."""
+    raw = request.headers.get("content-type", "")
+    media = raw.split(";", 1)[0].strip().lower()
+    if media not in allowed:
+        shown = raw or "none"
+        raise UnsupportedMediaType(f"Content-Type {shown!r} is not accepted here; use {' or '.join(allowed)}")
+    return media
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """If-Match: "<step>" (weak W/ form and bare numbers accepted) -> the step count."""
+    if value is None:
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidInput("If-Match", f'If-Match must be a step count in quotes, like "3"; got {value!r}')
+    return int(text)
+
+
+def etag(step: int) -> dict[str, str]:
+    return {"ETag": f'"{step}"'}

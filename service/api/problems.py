@@ -1,0 +1,80 @@
+"""Every error as RFC 9457 problem details, mapped in this one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from .. import errors
+from ..codec import dump_json
+from ..metrics import ERRORS
+from ..schemas import Problem
+
+PROBLEM = "application/problem+json"
+log = logging.getLogger("descent")
+
+# status, slug, title per domain error
+STATUS: dict[type[errors.DescentError], tuple[int, str, str]] = {
+    errors.Unauthorized: (401, "unauthorized", "Missing or invalid credentials"),
+    errors.Forbidden: (403, "forbidden", "Token is for another session"),
+    errors.NotFound: (404, "not-found", "No such session"),
+    errors.PreconditionFailed: (412, "precondition-failed", "If-Match does not match the step count"),
+    errors.PayloadTooLarge: (413, "payload-too-large", "Request body too large"),
+    errors.UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
+    errors.InvalidInput: (422, "invalid-input", "Invalid input"),
+    errors.Busy: (503, "busy", "Session busy, retry"),
+}
+
+
+def problem(status: int, slug: str, title: str, detail: str, request: Request | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update({k: v for k, v in extra.items() if v is not None})
+    ERRORS.labels(type=slug).inc()
+    return Response(dump_json(body), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the given error statuses."""
+    titles = {s: t for s, _, t in STATUS.values()} | {500: "Internal error (a bug)"}
+    return {s: {"model": Problem, "description": titles[s], "content": {PROBLEM: {}}} for s in statuses}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.DescentError)
+    async def domain(request: Request, exc: errors.DescentError) -> Response:
+        status, slug, title = STATUS[type(exc)]
+        headers = {}
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if status == 503:
+            headers["Retry-After"] = "1"
+        field = getattr(exc, "field", None)
+        return problem(status, slug, title, exc.detail, request, headers, field=field, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(request: Request, exc: RequestValidationError) -> Response:
+        errs = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        first = errs[0] if errs else {"loc": [], "msg": "invalid request"}
+        field = ".".join(str(p) for p in first["loc"][1:]) or None
+        detail = f"{field}: {first['msg']}" if field else first["msg"]
+        return problem(422, "invalid-input", "Invalid input", detail, request, field=field, errors=errs)
+
+    @app.exception_handler(HTTPException)
+    async def http(request: Request, exc: HTTPException) -> Response:
+        if isinstance(exc.__cause__, errors.DescentError):  # FastAPI wraps errors raised while reading a body
+            return await domain(request, exc.__cause__)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
+        return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), request, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged", request)
