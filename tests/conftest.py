@@ -67,3 +67,96 @@ def redis_url() -> Iterator[str]:
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- real server processes -------------------------------------------------------------
+
+import sys
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass
+class Server:
+    """A `python -m service` process listening on loopback."""
+
+    url: str
+    proc: subprocess.Popen
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def start_server(settings: dict[str, str], timeout_s: float = 60.0) -> Server:
+    """Start the service with DESCENT_* `settings` on a free port; wait until /healthz answers."""
+    port = _free_port()
+    env = {**os.environ, "DESCENT_HOST": "127.0.0.1", "DESCENT_PORT": str(port), "DESCENT_LOG_LEVEL": "warning"}
+    env.update(settings)
+    proc = subprocess.Popen([sys.executable, "-m", "service"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return Server(url, proc, env)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server at {url} did not answer /healthz within {timeout_s} s")
+
+
+def _drop_prefix(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def redis_server_factory(redis_url: str) -> Iterator:
+    """Start servers on the test Redis, each under its own key prefix; all stopped and cleaned at the end."""
+    started: list[tuple[Server, str]] = []
+
+    def start(workers: int = 1, **settings: str) -> Server:
+        prefix = f"descent-test-{uuid.uuid4().hex[:8]}"
+        env = {"DESCENT_STORE_URL": redis_url, "DESCENT_REDIS_PREFIX": prefix, "DESCENT_WORKERS": str(workers)}
+        env.update({f"DESCENT_{k.upper()}": v for k, v in settings.items()})
+        server = start_server(env)
+        started.append((server, prefix))
+        return server
+
+    yield start
+    for server, prefix in started:
+        server.stop()
+        _drop_prefix(redis_url, prefix)
+
+
+@pytest.fixture(scope="session")
+def server(redis_server_factory) -> Server:
+    """One worker on the test Redis, shared by the HTTP tests."""
+    return redis_server_factory()
+
+
+@pytest.fixture
+def http(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+def create_session(client: httpx.Client, **body: object) -> tuple[str, dict[str, str], dict]:
+    """POST /v1/sessions; returns (id, auth headers, the 201 body)."""
+    response = client.post("/v1/sessions", json=body)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    return created["id"], {"Authorization": f"Bearer {created['token']}"}, created
