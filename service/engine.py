@@ -211,10 +211,10 @@ class Engine:
             missing = set(fresh.vectors) - set(new_state.vectors)
             if missing and step > 0:
                 raise InvalidInput("state", f"state is missing {', '.join(sorted(missing))}")
-            for name in missing:
-                new_state.vectors[name] = fresh.vectors[name]
-            for name, value in fresh.scalars.items():
-                new_state.scalars.setdefault(name, value)
+            for vector in missing:
+                new_state.vectors[vector] = fresh.vectors[vector]
+            for scalar, value in fresh.scalars.items():
+                new_state.scalars.setdefault(scalar, value)
             if s.meta.server_held:
                 if params is None:
                     raise InvalidInput("params", "this session holds parameters: the state must include params")
