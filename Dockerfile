@@ -12,7 +12,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 RUN python -m venv /opt/venv
-COPY pyproject.toml ./
+COPY pyproject.toml README.md ./
 COPY service ./service
 # Runtime dependencies only: the test extra (torch, pytest, ...) stays out of the image.
 RUN /opt/venv/bin/pip install --no-cache-dir .

@@ -5,8 +5,15 @@ from __future__ import annotations
 from .adam import ADAM, ADAMW
 
 # Group A (sgd, adagrad, rmsprop, adadelta, adamax): imports here
+from .adadelta import ADADELTA
+from .adagrad import ADAGRAD
+from .adamax import ADAMAX
+from .rmsprop import RMSPROP
+from .sgd import SGD
 # Group B (nadam, radam, asgd, rprop, adafactor): imports here
 # Group C (lion, yogi): imports here
+from .lion import LION
+from .yogi import YOGI
 from .errors import HyperparameterError
 from .spec import Optimizer
 
@@ -16,8 +23,15 @@ OPTIMIZERS: dict[str, Optimizer] = {
         ADAM,
         ADAMW,
         # group A
+        SGD,
+        ADAGRAD,
+        RMSPROP,
+        ADADELTA,
+        ADAMAX,
         # group B
         # group C
+        LION,
+        YOGI,
     )
 }
 
