@@ -118,3 +118,33 @@ def test_health_ready_metrics(http) -> None:
     text = http.get("/metrics").text
     assert 'descent_steps_total{optimizer="adam"}' in text
     assert "descent_step_seconds_bucket" in text and "descent_request_seconds_bucket" in text
+
+
+def test_session_expires_after_its_own_idle_ttl(http) -> None:
+    import time
+
+    sid, auth, created = create_session(http, optimizer={"name": "sgd"}, dim=1, ttl_s=2)
+    assert created["ttl_s"] == 2
+    time.sleep(1.2)
+    assert http.get(f"/v1/sessions/{sid}", headers=auth).status_code == 200  # use refreshes the TTL
+    time.sleep(1.2)
+    assert http.get(f"/v1/sessions/{sid}", headers=auth).status_code == 200
+    time.sleep(2.5)
+    assert http.get(f"/v1/sessions/{sid}", headers=auth).status_code == 404
+
+
+def test_token_is_stored_only_as_a_hash(http, server, redis_url) -> None:
+    import hashlib
+
+    import redis
+
+    sid, auth, created = create_session(http, optimizer={"name": "sgd"}, dim=1)
+    token = created["token"]
+    assert len(token.split(".", 1)[1]) >= 43  # 256 random bits, base64url
+    prefix = server.env["DESCENT_REDIS_PREFIX"]
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:{{{sid}}}:*"))
+    assert len(keys) >= 2
+    stored = b"".join(client.get(k) or b"" for k in keys)
+    assert token.encode() not in stored and token.split(".", 1)[1].encode() not in stored
+    assert hashlib.sha256(token.encode()).hexdigest().encode() in stored
