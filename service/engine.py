@@ -80,12 +80,15 @@ class Engine:
 
     # -- reading -----------------------------------------------------------------
 
-    async def _load(self, sid: str, token: str | None) -> Loaded:
-        record = await self.store.load(sid, self.settings.session_ttl_s)
+    async def _load(self, sid: str, token: str | None, touch: bool = True) -> Loaded:
+        """Read and authorise; `touch` restarts the session's idle TTL (writes do that anyway)."""
+        record = await self.store.load(sid)
         if record is None:
             raise NotFound(f"no session {sid!r} (unknown, deleted or expired)")
         meta = Meta.from_bytes(record.meta)
         await self._authorize(meta, token)
+        if touch:
+            await self.store.touch(sid, meta.ttl_s)
         state, params = unpack(record.blob)
         return Loaded(record, meta, state, params)
 
@@ -156,7 +159,7 @@ class Engine:
         return meta, token
 
     async def delete(self, sid: str, token: str | None) -> None:
-        await self._load(sid, token)
+        await self._load(sid, token, touch=False)
         await self.store.delete(sid)
 
     # -- changing --------------------------------------------------------------------
@@ -256,7 +259,7 @@ class Engine:
             lock = self._locks[sid] = asyncio.Lock()
         async with lock:
             for _ in range(self.settings.step_retries):
-                s = await self._load(sid, token)
+                s = await self._load(sid, token, touch=False)
                 if if_match is not None and s.meta.step != if_match:
                     raise PreconditionFailed(
                         f"If-Match expected step {if_match}, the session is at step {s.meta.step}",
@@ -264,6 +267,7 @@ class Engine:
                     )
                 result = await self._offload(s.meta.dim, fn, s)
                 if not write_if(result):
+                    await self.store.touch(sid, s.meta.ttl_s)
                     return result
                 blob = await self._offload(s.meta.dim, pack, s.state, s.params, s.state_dtype, s.meta.dim)
                 if await self.store.replace(sid, s.record.revision, s.meta.to_bytes(), blob, s.meta.ttl_s):

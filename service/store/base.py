@@ -38,6 +38,10 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def touch(self, sid: str, ttl_s: int) -> bool:
+        """Reset the session's expiry to `ttl_s` from now; False if it does not exist."""
+
+    @abstractmethod
     async def delete(self, sid: str) -> bool:
         """Remove the session and everything stored under it; False if it did not exist."""
 

@@ -79,6 +79,16 @@ class MemoryStore(Store):
             entry.deadline = now + ttl_s
             return True
 
+    async def touch(self, sid: str, ttl_s: int) -> bool:
+        _check_ttl(ttl_s)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._live(sid, now)
+            if entry is None:
+                return False
+            entry.deadline = now + ttl_s
+            return True
+
     async def delete(self, sid: str) -> bool:
         with self._lock:
             if self._live(sid, time.monotonic()) is None:

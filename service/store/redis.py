@@ -75,6 +75,13 @@ class RedisStore(Store):
         args = [int(revision), meta, blob, _ttl_ms(ttl_s)]
         return bool(await self._replace(keys=self.keys(sid), args=args))
 
+    async def touch(self, sid: str, ttl_s: int) -> bool:
+        ms = _ttl_ms(ttl_s)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in self.keys(sid):
+                pipe.pexpire(key, ms)
+            return all(await pipe.execute())
+
     async def delete(self, sid: str) -> bool:
         return await self._redis.delete(*self.keys(sid)) > 0
 

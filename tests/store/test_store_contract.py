@@ -351,3 +351,15 @@ async def test_from_url_other_redis_schemes(url: str) -> None:
 def test_from_url_unknown_scheme(url: str) -> None:
     with pytest.raises(ValueError, match="unsupported store URL scheme"):
         from_url(url)
+
+
+async def test_touch_restarts_the_expiry(store: Store) -> None:
+    sid = _sid()
+    assert not await store.touch(sid, 1)  # no such session
+    await store.create(sid, b"m", b"b", 1)
+    await asyncio.sleep(0.6)
+    assert await store.touch(sid, 1)
+    await anyio.sleep(0.6)  # 1.2 s after creation: alive only because it was touched
+    assert await store.load(sid) == Record(1, b"m", b"b")
+    await asyncio.sleep(1.0)
+    assert await store.load(sid) is None
