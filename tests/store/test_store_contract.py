@@ -359,7 +359,7 @@ async def test_touch_restarts_the_expiry(store: Store) -> None:
     await store.create(sid, b"m", b"b", 1)
     await asyncio.sleep(0.6)
     assert await store.touch(sid, 1)
-    await anyio.sleep(0.6)  # 1.2 s after creation: alive only because it was touched
+    await asyncio.sleep(0.6)  # 1.2 s after creation: alive only because it was touched
     assert await store.load(sid) == Record(1, b"m", b"b")
     await asyncio.sleep(1.0)
     assert await store.load(sid) is None
