@@ -11,6 +11,11 @@ from .adamax import ADAMAX
 from .rmsprop import RMSPROP
 from .sgd import SGD
 # Group B (nadam, radam, asgd, rprop, adafactor): imports here
+from .adafactor import ADAFACTOR
+from .asgd import ASGD
+from .nadam import NADAM
+from .radam import RADAM
+from .rprop import RPROP
 # Group C (lion, yogi): imports here
 from .lion import LION
 from .yogi import YOGI
@@ -29,6 +34,11 @@ OPTIMIZERS: dict[str, Optimizer] = {
         ADADELTA,
         ADAMAX,
         # group B
+        NADAM,
+        RADAM,
+        ASGD,
+        RPROP,
+        ADAFACTOR,
         # group C
         LION,
         YOGI,

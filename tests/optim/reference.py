@@ -31,7 +31,10 @@ def _wd(rng: np.random.Generator) -> float:
     return float(rng.choice([0.0, 0.01, rng.uniform(0, 0.2)]))
 
 
-def _lr(rng: np.random.Generator, low: float = 1e-4, high: float = 0.05) -> float:
+def _lr(rng: np.random.Generator, low: float = 1e-4, high: float = 0.02) -> float:
+    # Adaptive methods move about lr per step: 200 steps at <= 0.02 stay far from the
+    # minimum of tests/optim/problems.py, where last-bit differences would grow chaotically
+    # (torch against itself with x0 moved by 1 ulp diverges there too).
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
@@ -97,6 +100,52 @@ def draw_adamax(rng: np.random.Generator) -> dict[str, Any]:
 
 # Group B draws (nadam, radam, asgd, rprop, adafactor) go here.
 
+
+def draw_nadam(rng: np.random.Generator) -> dict[str, Any]:
+    return {
+        "lr": _lr(rng), "betas": _betas(rng), "eps": float(rng.choice([1e-8, 1e-3])),
+        "weight_decay": _wd(rng), "momentum_decay": float(rng.choice([0.0, 4e-3, rng.uniform(0, 0.1)])),
+        "decoupled_weight_decay": _flag(rng), "maximize": _flag(rng),
+    }
+
+
+def draw_radam(rng: np.random.Generator) -> dict[str, Any]:
+    # beta2 <= 2/3 never rectifies (rho_inf <= 5); 0.999 rectifies from step 6 on.
+    beta2 = float(rng.choice([0.5, 0.9, 0.999, rng.uniform(0.5, 0.9999)]))
+    return {
+        "lr": _lr(rng), "betas": (_betas(rng)[0], beta2), "eps": float(rng.choice([1e-8, 1e-3])),
+        "weight_decay": _wd(rng), "decoupled_weight_decay": _flag(rng), "maximize": _flag(rng),
+    }
+
+
+def draw_asgd(rng: np.random.Generator) -> dict[str, Any]:
+    # t0 below the step count exercises the averaging of `ax` (mu != 1).
+    return {
+        "lr": _lr(rng, 1e-3, 0.1), "lambd": float(rng.choice([1e-4, 0.0, rng.uniform(0, 0.1)])),
+        "alpha": float(rng.choice([0.75, rng.uniform(0, 1)])),
+        "t0": float(rng.choice([1e6, 0.0, 50.0, rng.uniform(0, 150)])),
+        "weight_decay": _wd(rng), "maximize": _flag(rng),
+    }
+
+
+def draw_rprop(rng: np.random.Generator) -> dict[str, Any]:
+    return {
+        "lr": _lr(rng, 1e-3, 0.5), "etas": (float(rng.choice([0.5, rng.uniform(0.1, 0.9)])),
+                                            float(rng.choice([1.2, rng.uniform(1.01, 2.0)]))),
+        "step_sizes": (float(rng.choice([1e-6, rng.uniform(1e-6, 1e-2)])),
+                       float(rng.choice([50.0, rng.uniform(0.05, 2.0)]))),
+        "maximize": _flag(rng),
+    }
+
+
+def draw_adafactor(rng: np.random.Generator) -> dict[str, Any]:
+    eps1 = [None, 1e-30, float(rng.uniform(0, 1e-2))][rng.integers(3)]
+    return {
+        "lr": _lr(rng, 1e-3, 0.5), "beta2_decay": float(rng.choice([-0.8, 0.0, rng.uniform(-1.5, 0)])),
+        "eps": (eps1, float(rng.choice([1e-3, 0.0, rng.uniform(0, 0.1)]))),
+        "d": float(rng.choice([1.0, rng.uniform(1, 5)])), "weight_decay": _wd(rng), "maximize": _flag(rng),
+    }
+
 TORCH_CASES: dict[str, TorchCase] = {
     "adam": TorchCase(torch.optim.Adam, draw_adam),
     "adamw": TorchCase(torch.optim.AdamW, draw_adamw),
@@ -107,4 +156,9 @@ TORCH_CASES: dict[str, TorchCase] = {
     "adadelta": TorchCase(torch.optim.Adadelta, draw_adadelta),
     "adamax": TorchCase(torch.optim.Adamax, draw_adamax),
     # group B
+    "nadam": TorchCase(torch.optim.NAdam, draw_nadam),
+    "radam": TorchCase(torch.optim.RAdam, draw_radam),
+    "asgd": TorchCase(torch.optim.ASGD, draw_asgd),
+    "rprop": TorchCase(torch.optim.Rprop, draw_rprop),
+    "adafactor": TorchCase(torch.optim.Adafactor, draw_adafactor),
 }
