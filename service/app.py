@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api import catalogue, health, problems, sessions, state, steps
+from .api import catalogue, contributions, health, problems, sessions, state, steps
 from .config import Settings
 from .engine import Engine
 from .limits import BodyLimit
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
-    for module in (sessions, steps, state, catalogue, health):
+    for module in (sessions, steps, state, contributions, catalogue, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.body_limit)
     app.add_middleware(RequestTimer)

@@ -40,12 +40,17 @@ def vector_from_json(value: Any, field: str, dim: int, dtype: np.dtype, max_json
             field, f"{field}: JSON vectors are limited to {max_json_dim} values; send {OCTET} instead"
         )
     try:
-        arr = np.array(value, dtype=dtype)
+        # Let numpy infer the type first: converting straight to `dtype` would also accept
+        # strings ("1.5"), null (NaN) and booleans.
+        arr = np.array(value)
     except (TypeError, ValueError, OverflowError):
         raise InvalidInput(field, f"{field} must contain only numbers") from None
+    if arr.dtype.kind not in "iuf":
+        raise InvalidInput(field, f"{field} must contain only numbers")
     if arr.shape != (dim,):
         raise InvalidInput(field, f"{field} must be a flat array of {dim} numbers")
-    return arr
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes Inf: rejected as non-finite
+        return arr.astype(dtype, copy=False)
 
 
 def vectors_from_binary(body: bytes, dtype: np.dtype, dim: int, names: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ session also queue on an asyncio lock, so retries only happen across processes.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import weakref
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ from starlette.concurrency import run_in_threadpool
 from . import optim
 from .codec import require_finite, vector_from_json
 from .config import Settings
-from .errors import Busy, Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthorized
+from .errors import Busy, Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthorized
+from .federated import protocol
+from .federated.config import FederationConfig
+from .federated.rounds import RoundState, unwrap, wrap
 from .optim import state as state_codec
 from .session import Meta, Nonfinite, new_id, new_token, token_hash, token_session
 from .store.base import Record, Store
@@ -38,6 +42,7 @@ class Loaded:
     meta: Meta
     state: optim.State
     params: np.ndarray | None
+    federation: RoundState | None = None  # federated sessions only
 
     @property
     def opt(self) -> optim.Optimizer:
@@ -48,17 +53,20 @@ class Loaded:
         return state_codec.DTYPES[self.meta.dtype]
 
 
-def pack(state: optim.State, params: np.ndarray | None, dtype: np.dtype, dim: int) -> bytes:
+def pack(state: optim.State, params: np.ndarray | None, dtype: np.dtype, dim: int,
+         federation: RoundState | None = None) -> bytes:
     vectors = dict(state.vectors)
     if params is not None:
         vectors[PARAMS] = params
-    return state_codec.to_bytes(optim.State(state.step, vectors, state.scalars), dtype, dim)
+    blob = state_codec.to_bytes(optim.State(state.step, vectors, state.scalars), dtype, dim)
+    return blob if federation is None else wrap(blob, federation, dim)
 
 
-def unpack(blob: bytes) -> tuple[optim.State, np.ndarray | None]:
-    state, _, _ = state_codec.from_bytes(blob)
+def unpack(blob: bytes) -> tuple[optim.State, np.ndarray | None, RoundState | None]:
+    state_blob, federation = unwrap(blob)
+    state, _, _ = state_codec.from_bytes(state_blob)
     params = state.vectors.pop(PARAMS, None)
-    return state, params
+    return state, params, federation
 
 
 @dataclass
@@ -89,8 +97,11 @@ class Engine:
         await self._authorize(meta, token)
         if touch:
             await self.store.touch(sid, meta.ttl_s)
-        state, params = unpack(record.blob)
-        return Loaded(record, meta, state, params)
+        state, params, federation = unpack(record.blob)
+        # The decoded state owns a copy of the vectors: drop the blob, so a large step
+        # does not hold both until it returns.
+        record = Record(record.revision, record.meta, b"")
+        return Loaded(record, meta, state, params, federation)
 
     async def _authorize(self, meta: Meta, token: str | None) -> None:
         if not token:
@@ -126,6 +137,7 @@ class Engine:
         params: Any,
         nonfinite: Nonfinite,
         ttl_s: int | None,
+        federation: FederationConfig | None = None,
     ) -> tuple[Meta, str]:
         opt = self._optimizer(optimizer)
         hp = self._resolve(opt, optimizer)
@@ -141,6 +153,8 @@ class Engine:
             require_finite(held, "params")
         if dim is None:
             raise InvalidInput("dim", "give dim, or params (server-held mode)")
+        if federation is not None and held is None:
+            raise InvalidInput("federation", "a federated session needs params: the server holds the global model")
         self._check_dim(dim)
         ttl = self.settings.session_ttl_s if ttl_s is None else ttl_s
         if ttl > self.settings.max_session_ttl_s:
@@ -152,8 +166,12 @@ class Engine:
             dim=dim, dtype=dtype, server_held=held is not None, nonfinite=nonfinite,
             ttl_s=ttl, created_at=time.time(),
         )
+        rounds = None
+        if federation is not None:
+            seed = federation.dp.seed if federation.dp and federation.dp.seed is not None else secrets.randbits(63)
+            rounds = protocol.start(meta, federation, seed, meta.created_at)
         state = opt.init(dim, np_dtype, hp)
-        blob = await self._offload(dim, pack, state, held, np_dtype, dim)
+        blob = await self._offload(dim, pack, state, held, np_dtype, dim, rounds)
         if not await self.store.create(sid, meta.to_bytes(), blob, ttl):
             raise Busy("session id collision; retry")  # 128 random bits: practically never
         return meta, token
@@ -176,6 +194,8 @@ class Engine:
         decoded: list[tuple[np.ndarray, np.ndarray | None]] = []
 
         def apply(s: Loaded) -> StepResult:
+            if protocol.CONFIG in s.meta.extra:
+                raise Conflict("this session is federated: send contributions to /contributions, not steps")
             if not decoded:
                 decoded.append(decode(s.meta))
             grads, params = decoded[0]
@@ -184,13 +204,14 @@ class Engine:
                 self._check_length(params, "params", s.meta.dim)
             elif s.params is None:
                 raise InvalidInput("params", "this session does not hold parameters: send params with grads")
+            if params is not None:
+                require_finite(params, "params")  # always: "skip" is for gradients, as in torch's GradScaler
             current = s.params if params is None else params.astype(s.state_dtype, copy=True)
-            finite = bool(np.isfinite(grads).all()) and (params is None or bool(np.isfinite(params).all()))
-            if not finite:
+            if not np.isfinite(grads).all():
                 if s.meta.nonfinite == "reject":
                     require_finite(grads, "grads")
-                    require_finite(params, "params")  # type: ignore[arg-type]
-                return StepResult(current.copy(), s.meta.step, True, s.meta)
+                kept = current if s.params is None else s.params  # a skipped step changes no held params
+                return StepResult(kept.copy(), s.meta.step, True, s.meta)
             optim.apply(s.opt, s.meta.hyperparameters, current, grads, s.state)
             s.meta.step = s.state.step
             if s.meta.server_held:
@@ -269,7 +290,8 @@ class Engine:
                 if not write_if(result):
                     await self.store.touch(sid, s.meta.ttl_s)
                     return result
-                blob = await self._offload(s.meta.dim, pack, s.state, s.params, s.state_dtype, s.meta.dim)
+                blob = await self._offload(s.meta.dim, pack, s.state, s.params, s.state_dtype, s.meta.dim,
+                                           s.federation)
                 if await self.store.replace(sid, s.record.revision, s.meta.to_bytes(), blob, s.meta.ttl_s):
                     return result
                 await asyncio.sleep(0)

@@ -47,5 +47,11 @@ class InvalidInput(DescentError):
         self.field = field
 
 
+class Conflict(DescentError):
+    """The session's current state refuses the request: a federated contribution for a
+    closed round, a client's second one in a round, one too stale; or a call that does not
+    fit the session's kind (a contribution to a plain session, a plain step on a federated one)."""
+
+
 class Busy(DescentError):
     """A step lost the compare-and-set race too many times; safe to retry."""

@@ -20,6 +20,15 @@ STEPS = Counter("descent_steps", "optimizer steps applied", ["optimizer"])
 SESSIONS_CREATED = Counter("descent_sessions_created", "sessions created", ["optimizer"])
 SESSIONS_DELETED = Counter("descent_sessions_deleted", "sessions deleted")
 ERRORS = Counter("descent_errors", "error responses by problem type", ["type"])
+# Federated sessions: no session label (unbounded cardinality); per-session loss and
+# accuracy history is in GET /v1/sessions/{id}/federation instead.
+FED_CONTRIBUTIONS = Counter("descent_federated_contributions", "federated contributions accepted",
+                            ["mode", "outcome"])
+FED_ROUNDS = Counter("descent_federated_rounds", "federated rounds closed (server optimizer steps)", ["mode"])
+FED_ROUND_CONTRIBUTIONS = Histogram("descent_federated_round_contributions", "contributions per closed round",
+                                    ["mode"], buckets=(1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000))
+FED_STALENESS = Histogram("descent_federated_staleness", "versions between a contribution's and the session's",
+                          ["mode"], buckets=(0, 1, 2, 3, 4, 6, 8, 12, 16, 32, 64))
 
 
 def exposition() -> tuple[bytes, str]:

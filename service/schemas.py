@@ -11,12 +11,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from .federated.config import FederationConfig
 from .optim import OPTIMIZERS
 
 Dtype = Literal["float32", "float64"]
 
 
+MAX_STEP = 2**53 - 1  # the largest step count every JSON client reads exactly
+
+
 def optimizer_schema(require_name: bool) -> dict[str, Any]:
+    """One variant per optimizer. With the name required exactly one variant matches
+    (oneOf); without it, as in a PATCH, `{"lr": 0.1}` fits many, hence anyOf."""
     variants = []
     for opt in OPTIMIZERS.values():
         props: dict[str, Any] = {"name": {"const": opt.name, "type": "string", "description": opt.summary}}
@@ -25,7 +31,8 @@ def optimizer_schema(require_name: bool) -> dict[str, Any]:
             "type": "object", "title": opt.name, "properties": props,
             "required": ["name"] if require_name else [], "additionalProperties": False,
         })
-    return {"oneOf": variants, "description": "optimizer name and hyperparameters (torch.optim's names and defaults)"}
+    return {"oneOf" if require_name else "anyOf": variants,
+            "description": "optimizer name and hyperparameters (torch.optim's names and defaults)"}
 
 
 OptimizerBlock = Annotated[dict[str, Any], WithJsonSchema(optimizer_schema(require_name=True))]
@@ -34,7 +41,7 @@ OptimizerChanges = Annotated[dict[str, Any], WithJsonSchema(optimizer_schema(req
 
 class SessionCreate(BaseModel):
     model_config = ConfigDict(
-        extra="forbid",
+        extra="forbid", strict=True,  # strict: "3" is not a dim, "0.5" and true are not params
         json_schema_extra={"examples": [
             {"optimizer": {"name": "adam", "lr": 0.01, "betas": [0.9, 0.999]},
              "dim": 3, "dtype": "float64", "params": [0.1, 0.2, 0.3]},
@@ -46,9 +53,13 @@ class SessionCreate(BaseModel):
     dtype: Dtype = "float32"
     params: list[float] | None = Field(None, description="initial parameters: the server holds them")
     nonfinite: Literal["reject", "skip"] = Field(
-        "reject", description="NaN/Inf in a step: reject with 422, or skip the step (like torch's GradScaler)"
+        "reject", description="NaN/Inf in a step's grads: reject with 422, or skip the step (like torch's "
+        "GradScaler), answering 200 with skipped: true; NaN/Inf in params is always a 422"
     )
     ttl_s: int | None = Field(None, ge=1, description="idle seconds before the session expires")
+    federation: FederationConfig | None = Field(
+        None, description="makes the session federated (needs params): clients POST contributions"
+    )
 
 
 class SessionInfo(BaseModel):
@@ -61,6 +72,8 @@ class SessionInfo(BaseModel):
     nonfinite: Literal["reject", "skip"]
     ttl_s: int
     created_at: float
+    federation: dict[str, Any] | None = Field(None, description="federated sessions: the resolved federation block")
+    version: int | None = Field(None, description="federated sessions: server optimizer steps (= step)")
 
 
 class SessionCreated(SessionInfo):
@@ -91,6 +104,7 @@ class StepResponse(BaseModel):
 class ParamsResponse(BaseModel):
     params: list[float]
     step: int
+    version: int | None = Field(None, description="federated sessions: the version (= step)")
 
 
 class StateDocument(BaseModel):
@@ -98,7 +112,7 @@ class StateDocument(BaseModel):
         {"step": 1, "optimizer": {"name": "adam"}, "state": {"exp_avg": [0.1], "exp_avg_sq": [0.001]}, "params": [0.5]},
     ]})
 
-    step: int = Field(ge=0)
+    step: int = Field(ge=0, le=MAX_STEP)
     optimizer: dict[str, Any] = Field(default_factory=dict, description="ignored on PUT except that name must match")
     state: dict[str, list[float] | float] = Field(description="torch's state names -> vectors or scalars")
     params: list[float] | None = None
@@ -132,3 +146,64 @@ class Problem(BaseModel):
     instance: str | None = None
     field: str | None = Field(None, description="the request member at fault, when there is one")
     errors: list[dict[str, Any]] | None = None
+
+
+# -- federated sessions ------------------------------------------------------------------
+
+
+class ContributionMetrics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    loss: float | None = None
+    accuracy: float | None = None
+    num_examples: int | None = Field(None, ge=1, description="examples the loss/accuracy were measured on")
+
+
+class ContributionRequest(BaseModel):
+    """JSON contribution. Binary alternative: the update's raw values as the body, with
+    client_id, version and num_examples as query parameters."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"client_id": "c1", "version": 0, "num_examples": 120, "update": [0.01, -0.02, 0.0]},
+    ]})
+
+    client_id: str = Field(pattern=r"^[A-Za-z0-9._:@-]{1,128}$")
+    version: int = Field(ge=0, description="the global version the client started from")
+    num_examples: int = Field(1, ge=1, description="weight of this contribution in a mean")
+    update: list[float] = Field(description="gradient, delta or params, as the session's contribution says")
+    metrics: ContributionMetrics | None = None
+
+
+class ContributionAccepted(BaseModel):
+    version: int = Field(description="the session's version (server steps)")
+    round: int = Field(description="the round this contribution counted in")
+    received: int = Field(description="contributions counted in that round so far")
+    needed: int = Field(description="contributions that close a round (sync) or fill the buffer (buffered)")
+    replayed: bool | None = Field(None, description="true when answered from an Idempotency-Key receipt")
+
+
+class ContributionApplied(ContributionAccepted):
+    params: list[float] = Field(description="the new global params (this contribution closed the round)")
+
+
+class RoundRecord(BaseModel):
+    round: int
+    version: int = Field(description="the version this round's step produced")
+    contributions: int
+    num_examples: int
+    opened_at: float
+    closed_at: float
+    mean_staleness: float
+    loss: float | None = Field(description="mean reported loss, weighted by the reported num_examples")
+    accuracy: float | None
+
+
+class FederationStatus(BaseModel):
+    version: int
+    round: int = Field(description="the open round")
+    received: int
+    needed: int
+    opened_at: float
+    due_at: float | None = Field(description="sync with a timeout: when the open round may close early")
+    federation: dict[str, Any]
+    history: list[RoundRecord] = Field(description="the latest closed rounds, oldest first")

@@ -69,7 +69,7 @@ class Meta:
 
     def describe(self) -> dict[str, Any]:
         """The public description: no token hash, no vectors."""
-        return {
+        described = {
             "id": self.id,
             "optimizer": {"name": self.optimizer, **{k: list(v) if isinstance(v, tuple) else v
                                                       for k, v in self.hyperparameters.items()}},
@@ -81,3 +81,6 @@ class Meta:
             "ttl_s": self.ttl_s,
             "created_at": self.created_at,
         }
+        if "federation" in self.extra:  # a federated session: its config, and version = server steps
+            described.update(federation=self.extra["federation"], version=self.step)
+        return described

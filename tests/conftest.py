@@ -128,8 +128,9 @@ def redis_server_factory(redis_url: str) -> Iterator:
     """Start servers on the test Redis, each under its own key prefix; all stopped and cleaned at the end."""
     started: list[tuple[Server, str]] = []
 
-    def start(workers: int = 1, **settings: str) -> Server:
-        prefix = f"descent-test-{uuid.uuid4().hex[:8]}"
+    def start(workers: int = 1, prefix: str | None = None, **settings: str) -> Server:
+        """`prefix`: reuse another server's keys (e.g. a restart after a crash); default a fresh one."""
+        prefix = prefix or f"descent-test-{uuid.uuid4().hex[:8]}"
         env = {"DESCENT_STORE_URL": redis_url, "DESCENT_REDIS_PREFIX": prefix, "DESCENT_WORKERS": str(workers)}
         env.update({f"DESCENT_{k.upper()}": v for k, v in settings.items()})
         server = start_server(env)
@@ -148,9 +149,19 @@ def server(redis_server_factory) -> Server:
     return redis_server_factory()
 
 
+# httpx writes a request's headers and body in two sends; without TCP_NODELAY, Nagle's
+# algorithm holds the body back until the server's delayed ACK (~40 ms) on loopback.
+NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+def http_client(base_url: str, timeout: float = 60) -> httpx.Client:
+    """An httpx client for tests: keep-alive, TCP_NODELAY."""
+    return httpx.Client(base_url=base_url, timeout=timeout, transport=httpx.HTTPTransport(socket_options=NODELAY))
+
+
 @pytest.fixture
 def http(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with http_client(server.url) as client:
         yield client
 
 

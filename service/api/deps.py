@@ -42,6 +42,12 @@ def media_type(request: Request, allowed: tuple[str, ...] = (JSON, OCTET)) -> st
     return media
 
 
+def json_body(request: Request) -> None:
+    """415 unless the body is declared JSON: FastAPI would read any other body as raw bytes
+    and answer 422. Runs before FastAPI validates the body (dependencies come first)."""
+    media_type(request, (JSON,))
+
+
 def parse_if_match(value: str | None) -> int | None:
     """If-Match: "<step>" (weak W/ form and bare numbers accepted) -> the step count."""
     if value is None:

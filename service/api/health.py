@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 
 from ..metrics import exposition
 from .deps import EngineDep
@@ -27,7 +28,7 @@ async def readyz(engine: EngineDep) -> Response:
     return Response(b'{"status":"ready"}', media_type="application/json")
 
 
-@router.get("/metrics", operation_id="metrics", summary="Prometheus metrics",
+@router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def metrics() -> Response:
     body, content_type = exposition()

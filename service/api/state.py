@@ -10,7 +10,7 @@ from ..codec import JSON, dump_json, parse_json
 from ..engine import Loaded
 from ..errors import InvalidInput
 from ..optim import state as state_codec
-from ..schemas import StateDocument
+from ..schemas import MAX_STEP, StateDocument
 from .deps import EngineDep, TokenDep, etag, media_type
 from .problems import responses
 
@@ -52,8 +52,8 @@ async def import_state(session_id: str, request: Request, engine: EngineDep, tok
     if unknown:
         raise InvalidInput(unknown[0], f"unknown member(s): {', '.join(unknown)}")
     step = data.get("step")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise InvalidInput("step", "step must be a non-negative integer")
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+        raise InvalidInput("step", f"step must be an integer from 0 to {MAX_STEP}")
     if not isinstance(data.get("state"), dict):
         raise InvalidInput("state", "state must be an object mapping state names to vectors or numbers")
     optimizer = data.get("optimizer", {})

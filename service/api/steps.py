@@ -6,10 +6,11 @@ import time
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from ..codec import JSON, OCTET, dtype_of, dump_json, parse_json, vector_from_json, vectors_from_binary, wants_binary
 from ..errors import InvalidInput
+from ..federated.coordinator import MAX_WAIT_S, Coordinator
 from ..metrics import STEP_SECONDS, STEPS
 from ..session import Meta
 from ..schemas import ParamsResponse, StepRequest, StepResponse
@@ -36,8 +37,8 @@ ETAG_HEADER = {"ETag": {"description": 'the step count after this call, quoted: 
 
 
 def _vector_response(params: Any, step: int, binary: bool, extra: dict[str, Any]) -> Response:
-    if binary:
-        return Response(params.tobytes(), media_type=OCTET, headers=etag(step))
+    if binary:  # a view, not a copy: Starlette sends a contiguous memoryview as is
+        return Response(memoryview(params), media_type=OCTET, headers=etag(step))
     return Response(dump_json({"params": params, "step": step, **extra}), media_type=JSON, headers=etag(step))
 
 
@@ -95,13 +96,19 @@ async def step_session(
     responses={200: {"content": {OCTET: BINARY}, "headers": ETAG_HEADER,
                      "description": "the held parameters (JSON, or raw bytes with Accept: application/octet-stream)"},
                **responses(401, 403, 404, 422)},
-    summary="Read the server-held parameters",
+    summary="Read the server-held parameters (long poll: after= and wait=)",
 )
 async def get_params(
     session_id: str, engine: EngineDep, token: TokenDep,
+    after: Annotated[int | None, Query(ge=-1, description="answer once the version (step) exceeds this")] = None,
+    wait: Annotated[float, Query(ge=0, description=f"with after: wait at most this many seconds "
+                                                  f"(capped at {MAX_WAIT_S:g})")] = 30.0,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
+    if after is not None:  # polls the store, so a step made by any worker ends the wait
+        await Coordinator(engine).wait_for_version(session_id, token, after, wait)
     meta, params = await engine.params(session_id, token)
     binary = wants_binary(accept) or meta.dim > engine.settings.max_json_dim
-    return _vector_response(params, meta.step, binary, {})
+    federated = {"version": meta.step} if "federation" in meta.extra else {}
+    return _vector_response(params, meta.step, binary, federated)
 

@@ -37,6 +37,13 @@ class Store(ABC):
         False when the session changed since it was read, or no longer exists.
         """
 
+    async def load_meta(self, sid: str) -> bytes | None:
+        """The session's meta alone (for cheap polling), or None; no expiry refresh.
+
+        Backends that keep meta apart from the blob override this to skip the blob."""
+        record = await self.load(sid)
+        return None if record is None else record.meta
+
     @abstractmethod
     async def touch(self, sid: str, ttl_s: int) -> bool:
         """Reset the session's expiry to `ttl_s` from now; False if it does not exist."""

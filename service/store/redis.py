@@ -71,6 +71,9 @@ class RedisStore(Store):
         rev, meta, blob = reply
         return Record(int(rev), meta, blob)
 
+    async def load_meta(self, sid: str) -> bytes | None:
+        return await self._redis.get(self.keys(sid)[1])
+
     async def replace(self, sid: str, revision: int, meta: bytes, blob: bytes, ttl_s: int) -> bool:
         args = [int(revision), meta, blob, _ttl_ms(ttl_s)]
         return bool(await self._replace(keys=self.keys(sid), args=args))
