@@ -26,25 +26,50 @@ which is within 1 ulp but not correctly rounded; we use the correctly rounded on
 from __future__ import annotations
 
 import threading
+import types
 from typing import Any, Callable
 
 import numba
 import numpy as np
 
-# Kernels are compiled once per dtype and cached on disk next to the sources.
-fused = numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+# Below this length a parallel launch (waking a second thread) costs more than the loop,
+# and far more when the machine is oversubscribed; the serial kernel runs instead.
+PARALLEL_MIN = 65_536
+
+
+class Kernel:
+    """One element-wise loop, compiled twice: serial for short vectors, parallel for long."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.parallel = numba.njit(parallel=True, **_OPTIONS)(fn)
+        # A distinct qualname keeps the two variants apart in numba's on-disk cache.
+        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+        twin.__qualname__ = fn.__qualname__ + "_serial"
+        self.serial = numba.njit(**_OPTIONS)(twin)
+
+
+def fused(fn: Callable[..., Any]) -> Kernel:
+    """Decorator for an optimizer's update loop (`for i in prange(n)`)."""
+    return Kernel(fn)
+
+
 # Scalar helpers inlined into kernels.
-inline = numba.njit(inline="always", cache=True, error_model="numpy")
+inline = numba.njit(inline="always", **_OPTIONS)
 
 # numba's default "workqueue" threading layer aborts when two threads launch parallel
-# kernels at once; the service steps from a thread pool, so calls are serialised here.
-# A kernel already uses every core, so nothing is lost.
+# kernels at once; the service steps from a thread pool, so parallel launches are
+# serialised here. A parallel kernel already uses every core, so nothing is lost.
 _launch = threading.Lock()
 
 
-def run(kernel: Callable[..., Any], *args: Any) -> None:
+def run(kernel: Kernel, *args: Any) -> None:
+    """Call `kernel`; its first argument is a vector whose length picks the variant."""
+    if args[0].shape[0] < PARALLEL_MIN:
+        kernel.serial(*args)
+        return
     with _launch:
-        kernel(*args)
+        kernel.parallel(*args)
 
 
 def scalars(dtype: np.dtype, *values: float) -> tuple[Any, ...]:

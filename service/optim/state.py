@@ -70,9 +70,14 @@ def from_bytes(blob: bytes | bytearray | memoryview) -> tuple[State, np.dtype, i
     if version != VERSION:
         raise StateError("state", f"unsupported state version {version}")
     start = _PREFIX.size + hlen
-    header = json.loads(bytes(buf[_PREFIX.size:start]))
-    dt = DTYPES[header["dtype"]]
-    dim = int(header["dim"])
+    if len(buf) < start:
+        raise StateError("state", "state bytes are truncated")
+    try:
+        header = json.loads(bytes(buf[_PREFIX.size:start]))
+        dt = DTYPES[header["dtype"]]
+        dim = int(header["dim"])
+    except (ValueError, KeyError, TypeError):
+        raise StateError("state", "state header is malformed") from None
     size = dim * dt.itemsize
     names = header["vectors"]
     if len(buf) != start + size * len(names):

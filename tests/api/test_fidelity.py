@@ -4,6 +4,9 @@ server-held parameters in JSON."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -56,3 +59,27 @@ def test_torch_trajectory_through_http(http, name: str, dtype: type) -> None:
         ref = tparam.detach().numpy()
         assert rel_err(p_bin, ref) < TOL[dtype], f"binary, step {k}"
         assert rel_err(p_json, ref) < TOL[dtype], f"json, step {k}"
+
+
+GOLDEN = sorted((Path(__file__).parents[1] / "optim" / "golden").glob("*-0.npz"))
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_optax_trajectory_through_http(http, path: Path) -> None:
+    """lion and yogi (no torch equivalent): optax 0.2.8's golden trajectory, through the API."""
+    with np.load(path) as f:
+        golden = {k: f[k] for k in f.files}
+    name = path.name.split("-")[0]
+    hp = json.loads(str(golden["hyperparameters"]))
+    A, b, x0 = golden["A"], golden["b"], golden["x0"]
+    sign = -1.0 if hp.get("maximize") else 1.0
+    sid, auth, _ = create_session(http, optimizer={"name": name, **hp}, dtype=x0.dtype.name, params=x0.tolist())
+    le = x0.dtype.newbyteorder("<")
+    params = x0.copy()
+    for k, expected in enumerate(golden["params"][:STEPS], start=1):
+        grad = (sign * (A @ params - b)).astype(x0.dtype)
+        r = http.post(f"/v1/sessions/{sid}/step", headers={**auth, "Content-Type": OCTET, "Accept": OCTET},
+                      content=grad.astype(le).tobytes())
+        assert r.status_code == 200 and r.headers["etag"] == f'"{k}"', r.text
+        params = np.frombuffer(r.content, le).astype(x0.dtype)
+        assert rel_err(params, expected) < TOL[x0.dtype.type], f"step {k}"
