@@ -6,10 +6,12 @@ are a Redis Cluster hash tag: the three keys share one slot, so the Lua scripts 
 that says whether a session exists; every write sets all three keys and their expiry
 together, inside one script, so they live and die together.
 
-Every operation is one round trip: `create`, `load` and `replace` are Lua scripts
-(`lua/*.lua`, each stating its KEYS, ARGV and reply), `delete` is one DEL. Writes are
-atomic because Redis runs a script without interleaving other commands; that is what
-makes `replace` a compare-and-set.
+Every operation is one round trip: `create`, `replace` and a `load` that refreshes the
+expiry are Lua scripts (`lua/*.lua`, each stating its KEYS, ARGV and reply), a plain
+`load` is one MGET, `delete` is one DEL. Writes are atomic because Redis runs a script
+without interleaving other commands; that is what makes `replace` a compare-and-set.
+MGET is atomic too, and spares the blob the copies into Lua and back (half the time of
+the script for a 12 MB blob).
 
 redis-py's pure-Python packer is used on purpose: hiredis copies large arguments when
 packing (see perf-notes), so it must not be installed alongside.
@@ -64,8 +66,12 @@ class RedisStore(Store):
         return bool(await self._create(keys=self.keys(sid), args=[meta, blob, _ttl_ms(ttl_s)]))
 
     async def load(self, sid: str, ttl_s: int | None = None) -> Record | None:
-        ttl = b"" if ttl_s is None else _ttl_ms(ttl_s)
-        reply = await self._load(keys=self.keys(sid), args=[ttl])
+        if ttl_s is None:
+            rev, meta, blob = await self._redis.mget(self.keys(sid))
+            if rev is None or meta is None or blob is None:  # a partial session is no session
+                return None
+            return Record(int(rev), meta, blob)
+        reply = await self._load(keys=self.keys(sid), args=[_ttl_ms(ttl_s)])
         if reply is None:
             return None
         rev, meta, blob = reply

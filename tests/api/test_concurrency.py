@@ -184,7 +184,7 @@ def test_racing_conditional_steps_exactly_one_wins(two_workers: Server, clients:
     expected = np.zeros(n)
     for k in range(rounds):
 
-        def work(c: int, client: httpx.Client, barrier: threading.Barrier) -> httpx.Response:
+        def work(c: int, client: httpx.Client, barrier: threading.Barrier, k: int = k) -> httpx.Response:
             one_hot = [float(i == c) for i in range(n)]  # the winner is visible in the params
             barrier.wait()
             return client.post(f"/v1/sessions/{sid}/step", headers={**auth, "If-Match": f'"{k}"'},
