@@ -15,15 +15,19 @@ from ..errors import InvalidInput, UnsupportedMediaType
 _bearer = HTTPBearer(auto_error=False, description="the session token (or, for creation, an API key)")
 
 
-def get_engine(request: Request) -> Engine:
+# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a
+# worker thread, which costs more than these one-liners themselves (~0.3 ms a request).
+
+
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
+async def get_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
     return credentials.credentials if credentials else None
 
 
@@ -42,7 +46,7 @@ def media_type(request: Request, allowed: tuple[str, ...] = (JSON, OCTET)) -> st
     return media
 
 
-def json_body(request: Request) -> None:
+async def json_body(request: Request) -> None:
     """415 unless the body is declared JSON: FastAPI would read any other body as raw bytes
     and answer 422. Runs before FastAPI validates the body (dependencies come first)."""
     media_type(request, (JSON,))

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from .. import errors
 from ..codec import dump_json
@@ -101,6 +102,11 @@ def install(app: FastAPI) -> None:
             return await domain(request, errors.InvalidInput("body", f"body is not valid JSON: {exc.__cause__}"))
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), request, exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client hung up mid-body: nobody reads this answer, and it is no server bug.
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> Response:

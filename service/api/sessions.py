@@ -15,7 +15,7 @@ from .problems import responses
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
 
-def require_api_key(settings: SettingsDep, token: TokenDep) -> None:
+async def require_api_key(settings: SettingsDep, token: TokenDep) -> None:
     """With DESCENT_API_KEYS set, creating a session needs one (checked before the body is)."""
     if not settings.api_keys:
         return
