@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .kernel import fma, fused, lerp, run, scalars
+from .kernel import adam_moments, adam_prologue, fused, run, scalars
 from .spec import Bound, Hyper, Hyperparameters, Optimizer
 from .state import State
 
@@ -47,14 +47,8 @@ def decoupled(default: bool) -> Hyper:
 def _adam(p, g_in, m, v, vmax, maximize, wd, decay, decoupled, w1, beta2, one_m_beta2,
           amsgrad, bc2_sqrt, eps, neg_step, one):  # type: ignore[no-untyped-def]
     for i in prange(p.shape[0]):
-        g = -g_in[i] if maximize else g_in[i]
-        x = p[i]
-        if decoupled:
-            x = x * decay
-        elif wd != 0:
-            g = fma(x, wd, g)
-        m[i] = mi = lerp(m[i], g, w1, one)
-        v[i] = vi = fma(one_m_beta2 * g, g, v[i] * beta2)
+        g, x = adam_prologue(g_in[i], p[i], maximize, wd, decay, decoupled)
+        m[i], v[i] = mi, vi = adam_moments(m[i], v[i], g, w1, beta2, one_m_beta2, one)
         if amsgrad:
             vi = max(vmax[i], vi)
             vmax[i] = vi

@@ -109,3 +109,21 @@ def lerp(start, end, weight, one):  # type: ignore[no-untyped-def]
     if abs(weight) < 0.5:
         return fma(weight, end - start, start)
     return fma(-(end - start), one - weight, end)
+
+
+@inline
+def adam_prologue(g_in, x, maximize, wd, decay, decoupled):  # type: ignore[no-untyped-def]
+    """The gradient and parameter the Adam family starts from (torch's order):
+    negate for maximize, then decay the weight (decoupled) or add wd*p to the gradient."""
+    g = -g_in if maximize else g_in
+    if decoupled:
+        x = x * decay
+    elif wd != 0:
+        g = fma(x, wd, g)
+    return g, x
+
+
+@inline
+def adam_moments(m, v, g, w1, beta2, one_m_beta2, one):  # type: ignore[no-untyped-def]
+    """m.lerp_(g, 1 - beta1); v.mul_(beta2).addcmul_(g, g, value=1 - beta2)."""
+    return lerp(m, g, w1, one), fma(one_m_beta2 * g, g, v * beta2)

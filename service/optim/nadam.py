@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from .adam import BETAS, EPS, MAXIMIZE, decoupled, weight_decay
-from .kernel import fma, fused, lerp, run, scalars
+from .kernel import adam_moments, adam_prologue, fused, run, scalars
 from .spec import Bound, Hyper, Hyperparameters, Optimizer
 from .state import State
 
@@ -32,14 +32,8 @@ MOMENTUM_DECAY = Hyper("momentum_decay", "float", 4e-3, "decay of the momentum s
 def _nadam(p, g_in, m, v, maximize, wd, decay, decoupled, w1, beta2, one_m_beta2,
            bc2, eps, grad_step, avg_step, one):  # type: ignore[no-untyped-def]
     for i in prange(p.shape[0]):
-        g = -g_in[i] if maximize else g_in[i]
-        x = p[i]
-        if decoupled:
-            x = x * decay
-        elif wd != 0:
-            g = fma(x, wd, g)
-        m[i] = mi = lerp(m[i], g, w1, one)
-        v[i] = vi = fma(one_m_beta2 * g, g, v[i] * beta2)
+        g, x = adam_prologue(g_in[i], p[i], maximize, wd, decay, decoupled)
+        m[i], v[i] = mi, vi = adam_moments(m[i], v[i], g, w1, beta2, one_m_beta2, one)
         denom = np.sqrt(vi / bc2) + eps
         x = x + (grad_step * g) / denom
         p[i] = x + (avg_step * mi) / denom

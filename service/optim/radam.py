@@ -20,7 +20,7 @@ import numpy as np
 from numba import prange
 
 from .adam import BETAS, EPS, LR, MAXIMIZE, decoupled, weight_decay
-from .kernel import fma, fused, lerp, run, scalars
+from .kernel import adam_moments, adam_prologue, fused, run, scalars
 from .spec import Hyperparameters, Optimizer, zeros_init
 from .state import State
 
@@ -29,14 +29,8 @@ from .state import State
 def _radam(p, g_in, m, v, maximize, wd, decay, decoupled, w1, beta2, one_m_beta2,
            bc1, lr, rectified, bc2_sqrt, eps, rect, one):  # type: ignore[no-untyped-def]
     for i in prange(p.shape[0]):
-        g = -g_in[i] if maximize else g_in[i]
-        x = p[i]
-        if decoupled:
-            x = x * decay
-        elif wd != 0:
-            g = fma(x, wd, g)
-        m[i] = mi = lerp(m[i], g, w1, one)
-        v[i] = vi = fma(one_m_beta2 * g, g, v[i] * beta2)
+        g, x = adam_prologue(g_in[i], p[i], maximize, wd, decay, decoupled)
+        m[i], v[i] = mi, vi = adam_moments(m[i], v[i], g, w1, beta2, one_m_beta2, one)
         u = (mi / bc1) * lr
         if rectified:
             # torch evaluates bc2_sqrt / t as t.reciprocal() * bc2_sqrt
