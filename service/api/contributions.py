@@ -23,8 +23,28 @@ CLIENT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, like Stripe's and the IETF draft's keys
 MAX_EXAMPLES = 2**53 - 1
 BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its nested models (`$defs`) written in where they are referenced: inside an
+    OpenAPI document a `#/$defs/...` reference resolves against the document's root, which has none."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    return resolve(schema)
+
+
 BODY = {"requestBody": {"required": True, "content": {
-    JSON: {"schema": ContributionRequest.model_json_schema(),
+    JSON: {"schema": inline_defs(ContributionRequest.model_json_schema()),
            "example": {"client_id": "c1", "version": 0, "num_examples": 120, "update": [0.01, -0.02, 0.0]}},
     OCTET: {**BINARY, "description": "the update's raw little-endian values of the session dtype (dim values); "
                                      "client_id, version and num_examples as query parameters"},

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from numba import prange
 
 from .adam import EPS, LR, MAXIMIZE, weight_decay
 from .kernel import fma, fused, run, scalars
@@ -28,7 +27,7 @@ RHO = Hyper("rho", "float", 0.9, "coefficient of the running averages of squared
 
 @fused
 def _adadelta(p, g_in, v, u, maximize, decay, wd, rho, one_m_rho, eps, neg_lr):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         if decay:
             g = fma(p[i], wd, g)

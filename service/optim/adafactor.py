@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
 from .errors import HyperparameterError
 from .kernel import fma, fused, lerp, run, scalars
@@ -79,7 +78,7 @@ def norm(x: np.ndarray) -> float:
 
 @fused
 def _variance(g_in, v, u, maximize, w, floor, one):  # type: ignore[no-untyped-def]
-    for i in prange(g_in.shape[0]):
+    for i in range(g_in.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         v[i] = vi = lerp(v[i], g * g, w, one)
         vi = floor if vi < floor else vi  # clamp(min=floor), NaN passes through
@@ -88,7 +87,7 @@ def _variance(g_in, v, u, maximize, w, floor, one):  # type: ignore[no-untyped-d
 
 @fused
 def _apply(p, u, decay, scale):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         p[i] = fma(u[i], scale, p[i] * decay)
 
 

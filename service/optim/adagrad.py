@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from numba import prange
 
 from .adam import EPS, LR, MAXIMIZE, weight_decay
 from .kernel import fma, fused, run, scalars
@@ -29,7 +28,7 @@ INITIAL_ACCUMULATOR = Hyper("initial_accumulator_value", "float", 0.0, "starting
 
 @fused
 def _adagrad(p, g_in, s, maximize, decay, wd, neg_clr, eps):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         if decay:
             g = fma(p[i], wd, g)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
 from .kernel import adam_moments, adam_prologue, fused, run, scalars
 from .spec import Bound, Hyper, Hyperparameters, Optimizer
@@ -46,7 +45,7 @@ def decoupled(default: bool) -> Hyper:
 @fused
 def _adam(p, g_in, m, v, vmax, maximize, wd, decay, decoupled, w1, beta2, one_m_beta2,
           amsgrad, bc2_sqrt, eps, neg_step, one):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g, x = adam_prologue(g_in[i], p[i], maximize, wd, decay, decoupled)
         m[i], v[i] = mi, vi = adam_moments(m[i], v[i], g, w1, beta2, one_m_beta2, one)
         if amsgrad:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from numba import prange
 
 from .adam import BETAS, EPS, LR, MAXIMIZE, weight_decay
 from .kernel import fma, fused, lerp, run, scalars
@@ -25,7 +24,7 @@ from .state import State
 
 @fused
 def _adamax(p, g_in, m, u, maximize, decay, wd, w1, beta2, eps, neg_clr, one):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         if decay:
             g = fma(p[i], wd, g)

@@ -14,7 +14,6 @@ Polyak & Juditsky 1992, "Acceleration of Stochastic Approximation by Averaging".
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from .kernel import fma, fused, run, scalars
 from .spec import Bound, Hyper, Hyperparameters, Optimizer
@@ -35,7 +34,7 @@ def _f32(x: float) -> float:
 
 @fused
 def _asgd(p, g_in, ax, maximize, wd, decay, neg_eta, average, mu):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         x = p[i]
         if wd != 0:

@@ -1,9 +1,8 @@
 """How element-wise kernels are compiled and called.
 
 Every optimizer's update is one fused loop compiled by numba: one pass over memory
-instead of numpy's one pass per operation, and both cores for large vectors. The
-loops are plain IEEE arithmetic (no fastmath), so they round exactly as the
-element-wise formula written in them.
+instead of numpy's one pass per operation. The loops are plain IEEE arithmetic (no
+fastmath), so they round exactly as the element-wise formula written in them.
 
 Rules for kernels, so that float32 math stays float32 as in torch:
 - scalar hyperparameters are computed in Python floats (float64, as torch does) and
@@ -25,65 +24,32 @@ which is within 1 ulp but not correctly rounded; we use the correctly rounded on
 
 from __future__ import annotations
 
-import os
-import threading
-import types
 from typing import Any, Callable
 
-# Parallel kernels run on numba's OpenMP layer. OpenMP's default wait policy spins idle
-# threads, which on a busy 2-core server (uvicorn, Redis, other workers) turned a 0.6 ms
-# step into 12-16 ms; passive threads sleep instead. Must be set before OpenMP loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numba  # noqa: E402
+import numba
 import numpy as np
 
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
-# Below this length a parallel launch (waking a second thread) costs more than the loop,
-# and far more when the machine is oversubscribed; the serial kernel runs instead.
-PARALLEL_MIN = 65_536
 
-
-class Kernel:
-    """One element-wise loop, compiled twice: serial for short vectors, parallel for long."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.parallel = numba.njit(parallel=True, **_OPTIONS)(fn)
-        # A distinct qualname keeps the two variants apart in numba's on-disk cache.
-        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-        twin.__qualname__ = fn.__qualname__ + "_serial"
-        self.serial = numba.njit(**_OPTIONS)(twin)
-
-
-def fused(fn: Callable[..., Any]) -> Kernel:
-    """Decorator for an optimizer's update loop (`for i in prange(n)`)."""
-    return Kernel(fn)
-
-
+# Kernels are compiled once per dtype and cached on disk next to the sources. They are
+# serial on purpose: one fused pass already runs at memory speed (Adam at 1e7 float32:
+# ~8 ms, torch's step 25-60 ms), while numba's parallel launches stalled ~8 ms whenever
+# the 2-core machine was busy (measured in bench/optim.py, OpenMP active and passive).
+# nogil: the service runs large steps in worker threads.
+fused = numba.njit(**_OPTIONS)
 # Scalar helpers inlined into kernels.
 inline = numba.njit(inline="always", **_OPTIONS)
 
-# numba's default "workqueue" threading layer aborts when two threads launch parallel
-# kernels at once; the service steps from a thread pool, so parallel launches are
-# serialised here. A parallel kernel already uses every core, so nothing is lost.
-_launch = threading.Lock()
 
-
-def run(kernel: Kernel, *args: Any) -> None:
-    """Call `kernel`; its first argument is a vector whose length picks the variant."""
-    if args[0].shape[0] < PARALLEL_MIN:
-        kernel.serial(*args)
-        return
-    with _launch:
-        kernel.parallel(*args)
+def run(kernel: Callable[..., Any], *args: Any) -> None:
+    """Call a compiled kernel (one place to hook timing or dispatch)."""
+    kernel(*args)
 
 
 def scalars(dtype: np.dtype, *values: float) -> tuple[Any, ...]:
     """Python floats -> numpy scalars of the session dtype (torch casts them the same way)."""
     t = np.dtype(dtype).type
     return tuple(t(v) for v in values)
-
-
 
 
 @numba.extending.intrinsic

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from numba import prange
 
 from .adam import BETAS, LR, MAXIMIZE, weight_decay
 from .kernel import fused, run, scalars
@@ -40,7 +39,7 @@ LION_WD = replace(weight_decay(1e-3), doc="decoupled weight decay, multiplied by
 
 @fused
 def _lion(p, g_in, m, maximize, w1, beta1, w2, beta2, decay, wd, neg_lr):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         x = p[i]
         u = np.sign(w1 * g + beta1 * m[i])

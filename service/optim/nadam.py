@@ -16,7 +16,6 @@ Dozat 2016, "Incorporating Nesterov Momentum into Adam".
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from .adam import BETAS, EPS, MAXIMIZE, decoupled, weight_decay
 from .kernel import adam_moments, adam_prologue, fused, run, scalars
@@ -31,7 +30,7 @@ MOMENTUM_DECAY = Hyper("momentum_decay", "float", 4e-3, "decay of the momentum s
 @fused
 def _nadam(p, g_in, m, v, maximize, wd, decay, decoupled, w1, beta2, one_m_beta2,
            bc2, eps, grad_step, avg_step, one):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g, x = adam_prologue(g_in[i], p[i], maximize, wd, decay, decoupled)
         m[i], v[i] = mi, vi = adam_moments(m[i], v[i], g, w1, beta2, one_m_beta2, one)
         denom = np.sqrt(vi / bc2) + eps

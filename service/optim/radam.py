@@ -17,7 +17,6 @@ Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond".
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from .adam import BETAS, EPS, LR, MAXIMIZE, decoupled, weight_decay
 from .kernel import adam_moments, adam_prologue, fused, run, scalars
@@ -28,7 +27,7 @@ from .state import State
 @fused
 def _radam(p, g_in, m, v, maximize, wd, decay, decoupled, w1, beta2, one_m_beta2,
            bc1, lr, rectified, bc2_sqrt, eps, rect, one):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g, x = adam_prologue(g_in[i], p[i], maximize, wd, decay, decoupled)
         m[i], v[i] = mi, vi = adam_moments(m[i], v[i], g, w1, beta2, one_m_beta2, one)
         u = (mi / bc1) * lr

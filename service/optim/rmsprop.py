@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from numba import prange
 
 from .adam import EPS, LR, MAXIMIZE, weight_decay
 from .kernel import fma, fused, lerp, run, scalars
@@ -33,7 +32,7 @@ CENTERED = Hyper("centered", "bool", False, "normalise by the estimated variance
 @fused
 def _rmsprop(p, g_in, v, m, b, maximize, decay, wd, alpha, one_m_alpha, centered, use_momentum,
              momentum, eps, neg_lr, one):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         if decay:
             g = fma(p[i], wd, g)

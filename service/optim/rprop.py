@@ -13,7 +13,6 @@ Riedmiller & Braun 1993, "A Direct Adaptive Method for Faster Backpropagation Le
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from .errors import HyperparameterError
 from .kernel import fma, fused, inline, run, scalars
@@ -42,7 +41,7 @@ def _sign(x, one, zero):  # type: ignore[no-untyped-def]
 
 @fused
 def _rprop(p, g_in, prev, size, maximize, etaminus, etaplus, lo, hi, one, zero):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         # torch overwrites the sign tensor mask by mask, in this order.
         f = _sign(g * prev[i], one, zero)

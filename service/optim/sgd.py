@@ -15,7 +15,6 @@ torch keeps no `step` entry for SGD.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from .adam import LR, MAXIMIZE, weight_decay
 from .errors import HyperparameterError
@@ -31,7 +30,7 @@ NESTEROV = Hyper("nesterov", "bool", False, "use Nesterov momentum")
 @fused
 def _sgd(p, g_in, buf, maximize, decay, wd, use_momentum, first, momentum, one_m_dampening,
          nesterov, neg_lr):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         if decay:
             g = fma(p[i], wd, g)

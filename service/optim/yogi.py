@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from numba import prange
 
 from .adam import BETAS, EPS, LR, MAXIMIZE, weight_decay
 from .kernel import fused, run, scalars
@@ -48,7 +47,7 @@ YOGI_WD = replace(weight_decay(0.0), doc="decoupled weight decay, multiplied by 
 @fused
 def _yogi(p, g_in, m, v, maximize, w1, beta1, w2, rbc1, rbc2, eps_root, eps,
           decay, wd, neg_lr):  # type: ignore[no-untyped-def]
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):
         g = -g_in[i] if maximize else g_in[i]
         x = p[i]
         m[i] = mi = w1 * g + beta1 * m[i]
