@@ -11,8 +11,8 @@ timed in the same alternating rounds.
 
     python bench/optim.py [NAME ...] [--sizes 1e3,1e5] [--budget 0.3]
 
-Prints a Markdown table and writes it to bench/results/optim.md. Both sides use 2
-threads: torch intra-op, numba parallel loops.
+Prints a Markdown table and writes it to bench/results/optim.md. torch uses its 2
+intra-op threads; our kernels are serial (see service/optim/kernel.py for why).
 """
 
 from __future__ import annotations
@@ -113,7 +113,6 @@ def main() -> None:
     names = args.names or list(optim.OPTIMIZERS)
 
     torch.set_num_threads(THREADS)
-    numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
     itemsize = np.dtype(np.float32).itemsize
 
     rows = []
@@ -144,8 +143,8 @@ def main() -> None:
             print(f"{name:>10} n={fmt_n(n)}: ours {fmt_ms(t_ours)} ms, torch {fmt_ms(t_torch)} ms", flush=True)
 
     lines = [
-        f"float32, default hyperparameters, {THREADS} threads (torch intra-op, numba "
-        f"`{numba.threading_layer()}`), torch {torch.__version__}, numba {numba.__version__}; "
+        f"float32, default hyperparameters, torch on {THREADS} intra-op threads, our kernels serial; "
+        f"torch {torch.__version__}, numba {numba.__version__}; "
         f"load average at the end {os.getloadavg()[0]:.1f}. Times are medians per step.",
         "",
         "| optimizer | n | ours (ms) | torch (ms) | ours / torch | ours GB/s | torch GB/s | np.copyto GB/s |",
