@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -57,7 +57,7 @@ class Meta:
         return hmac.compare_digest(self.token_sha256, token_hash(token))
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # orjson writes dataclasses natively, without asdict's deep copy
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Meta":
