@@ -28,21 +28,19 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
 import torch
 from descent_client.torch import RemoteOptimizer
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
+
+from local_server import own_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -104,39 +102,6 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 # -- a server of its own, and the plot ---------------------------------------------------------------
-
-
-@contextmanager
-def own_server() -> Iterator[str]:
-    """`python -m service` on a free loopback port with the memory store, stopped at the end."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "DESCENT_HOST": "127.0.0.1", "DESCENT_PORT": str(port), "DESCENT_STORE_URL": "memory://",
-           "DESCENT_WORKERS": "1", "DESCENT_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "service"], env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                sys.exit(f"the server exited with {proc.returncode} before answering")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                sys.exit(f"the server at {url} did not answer /healthz within 60 s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import secrets
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool

@@ -13,7 +13,6 @@ Kingma & Ba 2015; Loshchilov & Hutter 2019 (AdamW); Reddi et al. 2018 (AMSGrad).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator
 
 import httpx
-import numpy as np
 import pytest
 
 from ..api.test_concurrency import connections_per_worker, run_all
