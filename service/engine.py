@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import time
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -22,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from . import optim
 from .codec import require_finite, vector_from_json
 from .config import Settings
-from .errors import Busy, Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthorized
+from .errors import Busy, Conflict, DescentError, Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthorized
 from .federated import protocol
 from .federated.config import FederationConfig
 from .federated.rounds import RoundState, unwrap, wrap
@@ -32,6 +33,11 @@ from .store.base import Record, Store
 
 PARAMS = "params"  # name of the held parameters inside the stored blob
 T = TypeVar("T")
+# Sessions this process wrote last are kept decoded, up to this many bytes of vectors:
+# the next change tries its compare-and-set on them directly and skips a read of the
+# whole blob. Correctness still rests on the compare-and-set alone: when another process
+# wrote in between, the write fails and the change is redone from a fresh read.
+RECENT_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -85,6 +91,8 @@ class Engine:
         self.store = store
         self.settings = settings
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._recent: OrderedDict[str, Loaded] = OrderedDict()
+        self._recent_bytes = 0
 
     # -- reading -----------------------------------------------------------------
 
@@ -178,6 +186,7 @@ class Engine:
 
     async def delete(self, sid: str, token: str | None) -> None:
         await self._load(sid, token, touch=False)
+        self._take(sid)
         await self.store.delete(sid)
 
     # -- changing --------------------------------------------------------------------
@@ -216,6 +225,8 @@ class Engine:
             s.meta.step = s.state.step
             if s.meta.server_held:
                 s.params = current
+                # The engine keeps s.params for the next step; the response gets its own copy.
+                return StepResult(current.copy(), s.state.step, False, s.meta)
             return StepResult(current, s.state.step, False, s.meta)
 
         return await self._change(sid, token, apply, if_match=if_match, write_if=lambda r: not r.skipped)
@@ -279,23 +290,54 @@ class Engine:
         if lock is None:
             lock = self._locks[sid] = asyncio.Lock()
         async with lock:
-            for _ in range(self.settings.step_retries):
-                s = await self._load(sid, token, touch=False)
-                if if_match is not None and s.meta.step != if_match:
-                    raise PreconditionFailed(
-                        f"If-Match expected step {if_match}, the session is at step {s.meta.step}",
-                        step=s.meta.step,
-                    )
-                result = await self._offload(s.meta.dim, fn, s)
+            for attempt in range(self.settings.step_retries):
+                s = self._take(sid) if attempt == 0 else None
+                recent = s is not None
+                try:
+                    if s is None:
+                        s = await self._load(sid, token, touch=False)
+                    else:
+                        await self._authorize(s.meta, token)
+                    if if_match is not None and s.meta.step != if_match:
+                        raise PreconditionFailed(
+                            f"If-Match expected step {if_match}, the session is at step {s.meta.step}",
+                            step=s.meta.step,
+                        )
+                    result = await self._offload(s.meta.dim, fn, s)
+                except DescentError:
+                    if recent:  # perhaps only because another process changed the session: read it
+                        continue
+                    raise
                 if not write_if(result):
                     await self.store.touch(sid, s.meta.ttl_s)
+                    self._remember(sid, s, s.record.revision)
                     return result
                 blob = await self._offload(s.meta.dim, pack, s.state, s.params, s.state_dtype, s.meta.dim,
                                            s.federation)
                 if await self.store.replace(sid, s.record.revision, s.meta.to_bytes(), blob, s.meta.ttl_s):
+                    self._remember(sid, s, s.record.revision + 1)
                     return result
                 await asyncio.sleep(0)
         raise Busy(f"session {sid!r} is too busy: {self.settings.step_retries} attempts lost the race; retry")
+
+    def _remember(self, sid: str, s: Loaded, revision: int) -> None:
+        """Keep `s`, now stored at `revision`, for this process's next change of `sid`."""
+        if s.federation is not None:
+            return  # round bookkeeping is always read fresh
+        size = _nbytes(s)
+        if size > RECENT_BYTES // 4:
+            return
+        s.record = Record(revision, b"", b"")
+        self._recent[sid] = s
+        self._recent_bytes += size
+        while self._recent_bytes > RECENT_BYTES:
+            self._take(next(iter(self._recent)))
+
+    def _take(self, sid: str) -> Loaded | None:
+        s = self._recent.pop(sid, None)
+        if s is not None:
+            self._recent_bytes -= _nbytes(s)
+        return s
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -331,3 +373,6 @@ class Engine:
         if arr.shape != (dim,):
             raise InvalidInput(field, f"{field} has {arr.size} values, expected {dim}")
 
+
+def _nbytes(s: Loaded) -> int:
+    return sum(v.nbytes for v in s.state.vectors.values()) + (0 if s.params is None else s.params.nbytes)
